@@ -1,0 +1,1 @@
+"""The ``kanbench`` command-line interface."""
