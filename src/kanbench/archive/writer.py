@@ -135,11 +135,19 @@ def write_archive(
             datasets_group = file.create_group("datasets", track_order=True)
             for table in tables:
                 _write_dataset(datasets_group, table)
+        make_world_readable(temporary)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def make_world_readable(path: str | os.PathLike) -> None:
+    """Give a ``mkstemp`` file (mode 0600) the mode ``open()`` would give under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _write_root_attributes(file: h5py.File, archive_version: str, description: str) -> None:

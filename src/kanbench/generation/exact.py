@@ -146,12 +146,13 @@ class ExactSolver:
         return tuple(binding)
 
     def _infeasible_message(self, budgets: dict[str, float]) -> str:
+        # Excess over each budget as a fraction of the metric's largest value,
+        # so that a zero budget still orders entries by how far they are.
         excess = np.zeros(len(self.ids))
         for keyword, limit in budgets.items():
-            values = self._values(keyword)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(values <= limit, 0.0, values / limit - 1.0 if limit > 0 else np.inf)
-            excess = np.maximum(excess, np.nan_to_num(ratio, nan=np.inf))
+            values = self._values(keyword).astype(float)
+            scale = max(float(np.nanmax(values)), limit, 1e-300)
+            excess = np.maximum(excess, np.nan_to_num(np.clip(values - limit, 0.0, None) / scale, nan=np.inf))
         nearest = np.argsort(excess, kind="stable")[:3]
         described = []
         for position in nearest:

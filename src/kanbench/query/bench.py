@@ -364,7 +364,7 @@ class KANBench:
             train_loss=pick("train_loss"),
             train_accuracy=pick("train_accuracy"),
             epoch_time_sec=pick("epoch_time_sec"),
-            seeds=tuple(seeds),
+            seeds=tuple(seeds) if has_metrics else (),
             has_task_metrics=has_metrics,
             provenance=table.provenance,
             note="" if has_metrics else _NO_METRICS_NOTE,
