@@ -82,8 +82,9 @@ class ImportValidationError(KANBenchError, ValueError):
 class DatasetFilesNotFoundError(KANBenchError, FileNotFoundError):
     """A dataset's files are not in the data directory and downloading is off.
 
-    The message names the dataset, the missing files and their directory, and
-    says where to get them or to pass ``download=True`` with network access.
+    The message names the dataset, the missing files and their directory. It
+    also states where to get the files, or to pass ``download=True`` with
+    network access.
     """
 
 
