@@ -46,7 +46,7 @@ _FRACTION_COLUMNS = ("test_accuracy", "test_precision", "test_recall", "test_f1_
 
 AUTHORS_PROTOCOL = {
     "source": "NAS-KAN authors' published results",
-    "optimizer": "Adam",
+    "optimizer": "adam",
     "learning_rate": 1e-3,
     "batch_size": 64,
     "epochs": 5,

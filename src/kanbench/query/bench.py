@@ -248,16 +248,24 @@ class KANBench:
     def train(self, arch: ArchitectureLike, dataset: str | None = None, **options):
         """Train one architecture with kanbench's trainer (needs ``kanbench[train]``).
 
-        Returns a :class:`kanbench.training.TrainingRecord` with the archive's
-        fields and units. ``options`` are those of
-        :func:`kanbench.training.train_architecture` (epochs, seed, device,
-        data_root, ...).
+        Unless overridden in ``options``, the training settings are those of
+        the protocol stored for the dataset in this archive (epochs, batch
+        size, learning rate, optimizer, validation fraction), so that the run
+        reproduces the archive's numbers; for a dataset without a stored
+        training protocol they are :func:`kanbench.training.train_architecture`'s
+        defaults, the NAS-KAN authors' protocol.
+
+        Returns:
+            A :class:`kanbench.training.TrainingRecord` with the archive's
+            fields and units.
         """
         from kanbench.training import train_architecture
 
         table = self._table(dataset)
         arch_id = self._resolve_id(arch, table.space)
-        return train_architecture(table.space[arch_id], table.name, **options)
+        settings = {key: table.view.protocol[key] for key in _TRAINING_SETTINGS if key in table.view.protocol}
+        settings.update(options)
+        return train_architecture(table.space[arch_id], table.name, **settings)
 
     def close(self) -> None:
         self.archive.close()
@@ -302,27 +310,28 @@ class KANBench:
         return int(arch)
 
     def _mean_record(self, table: MetricTable, arch_id: int, architecture: str | None = None) -> Record:
-        (params, flops, accuracy, precision, recall, f1, valid, train_time,
-         loss, train_accuracy, epoch_time, seed_count) = table.record_columns()  # fmt: skip
-        test_accuracy = accuracy.item(arch_id)
+        scalars, loss, train_accuracy, epoch_time = table.record_rows()
+        (params, flops, test_accuracy, precision, recall, f1, valid, train_time,
+         seed_count) = scalars[arch_id].tolist()  # fmt: skip
         has_metrics = test_accuracy == test_accuracy
         seeds = table.view.seeds
-        if seed_count.item(arch_id) != len(seeds):
+        if seed_count != len(seeds):
             seeds = self._seeds_with_results(table, arch_id)
+
         # Positional arguments in field order: keyword construction of an
         # 18-field dataclass costs about a microsecond, a fifth of a lookup.
         return Record(
             table.name,
             arch_id,
             architecture or table.space.format_id(arch_id),
-            params.item(arch_id),
-            flops.item(arch_id),
+            int(params),
+            int(flops),
             test_accuracy,
-            precision.item(arch_id),
-            recall.item(arch_id),
-            f1.item(arch_id),
-            valid.item(arch_id),
-            train_time.item(arch_id),
+            precision,
+            recall,
+            f1,
+            valid,
+            train_time,
             loss[arch_id],
             train_accuracy[arch_id],
             epoch_time[arch_id],
@@ -375,5 +384,8 @@ class KANBench:
         row = table.view.column("test_accuracy")[arch_id]
         return tuple(seed for seed, value in zip(table.view.seeds, row) if value == value)
 
+
+_TRAINING_SETTINGS = ("epochs", "batch_size", "learning_rate", "optimizer", "valid_fraction")
+"""Protocol entries of a trained archive that :meth:`KANBench.train` reuses."""
 
 _NO_METRICS_NOTE = "no task metrics in this archive for this architecture; cost metrics are analytic"

@@ -89,19 +89,22 @@ class MetricTable:
             cached = self._store("has_task_metrics", ~np.isnan(self.scalar("test_accuracy")))
         return cached
 
-    def record_columns(self) -> tuple[np.ndarray, ...]:
-        """Columns of a seed-mean record, gathered once so a lookup only indexes.
+    def record_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The values of a seed-mean record, gathered once so a lookup only indexes.
 
-        Order: num_params, num_flops, the task metrics in schema order, the
-        three curves in schema order, and the number of seeds with a test
-        accuracy.
+        Returns ``(scalars, train_loss, train_accuracy, epoch_time_sec)``.
+        ``scalars`` is float64 ``[N, 9]``: num_params, num_flops, the task
+        metrics in schema order and the number of seeds with a test
+        accuracy. One row per architecture keeps a lookup to one contiguous
+        read (counts below 2**53 are exact in float64).
         """
-        cached = self._summaries.get("record_columns")
+        cached = self._summaries.get("record_rows")
         if cached is None:
-            columns = [self.scalar(name) for name in COST_METRICS + TASK_METRICS]
-            columns += [self.curve(name) for name in CURVE_METRICS]
-            columns.append(self.seeds_with_results())
-            cached = self._summaries["record_columns"] = tuple(columns)
+            columns = [self.scalar(name) for name in COST_METRICS + TASK_METRICS] + [self.seeds_with_results()]
+            scalars = np.column_stack([np.asarray(column, dtype=np.float64) for column in columns])
+            scalars.flags.writeable = False
+            cached = (scalars, *(self.curve(name) for name in CURVE_METRICS))
+            self._summaries["record_rows"] = cached
         return cached
 
     def seeds_with_results(self) -> np.ndarray:
