@@ -33,6 +33,10 @@ def run(args: argparse.Namespace) -> str:
         "import": import_results,
         "verify": verify,
         "train": train,
+        "populate": populate,
+        "build-archive": build_archive,
+        "export-runs": export_runs,
+        "restore-runs": restore_runs,
     }
     return handlers[args.command](args)
 
@@ -209,6 +213,74 @@ def train(args: argparse.Namespace) -> str:
     if args.json:
         return to_json(values)
     return format_mapping({key: value for key, value in values.items() if not isinstance(value, dict)})
+
+
+def populate(args: argparse.Namespace) -> str:
+    from kanbench.sweep.runner import populate as run_sweep
+
+    if not args.dataset:
+        raise ValueError("populate needs --dataset, e.g. --dataset digits")
+    overrides = {"epochs": args.epochs, "data_root": args.data_root}
+    summary = run_sweep(
+        args.dataset,
+        args.out,
+        seeds=args.seeds,
+        arch_ids=args.arch_ids,
+        sample=args.sample,
+        sample_seed=args.sample_seed,
+        protocol=args.protocol,
+        overrides=overrides,
+        engine=args.engine,
+        workers=args.workers,
+        address=args.address,
+        retry_failed=args.retry_failed,
+        progress=not args.no_progress,
+    )
+    if args.json:
+        return to_json({**{name: getattr(summary, name) for name in summary.__slots__}, "runs_per_core_hour": summary.runs_per_core_hour})
+    return summary.describe()
+
+
+def build_archive(args: argparse.Namespace) -> str:
+    from kanbench.archive.reader import Archive
+    from kanbench.sweep.build import build_archive as build
+
+    if not args.runs and not args.csvs:
+        raise ValueError("give at least one run directory, export or --import CSV")
+    written = build(
+        args.runs, args.out, archive_version=args.archive_version, csvs=args.csvs, include_analytic=args.include_analytic
+    )
+    rows = []
+    with Archive(written) as archive:
+        for name in archive.datasets:
+            view = archive.dataset(name)
+            trained = int((~_all_nan_rows(view.column("test_accuracy"))).sum())
+            rows.append({"dataset": name, "architectures": view.num_architectures, "with_task_metrics": trained,
+                         "seeds": list(view.seeds), "test_accuracy_source": view.provenance["test_accuracy"]})
+    if args.json:
+        return to_json({"archive": str(written), "datasets": rows})
+    return format_table(rows, list(rows[0])) + f"\nwrote {written}"
+
+
+def export_runs(args: argparse.Namespace) -> str:
+    from kanbench.sweep.run_dir import RunDirectory
+
+    if not str(args.out).endswith(".jsonl.gz"):
+        raise ValueError(f"export file {args.out!r} must end in .jsonl.gz")
+    return f"wrote {RunDirectory(args.run_dir).export(args.out)}"
+
+
+def restore_runs(args: argparse.Namespace) -> str:
+    from kanbench.sweep.run_dir import RunDirectory
+
+    run_dir, added = RunDirectory.restore(args.export, args.out)
+    return f"added {added} result(s) to {run_dir.path}; {len(run_dir.finished())} finished in total"
+
+
+def _all_nan_rows(values):
+    import numpy as np
+
+    return np.isnan(values).all(axis=1) if values.shape[1] else np.ones(values.shape[0], dtype=bool)
 
 
 def vars_of(item: object) -> dict:

@@ -88,6 +88,36 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-root", metavar="DIR", help="directory with the dataset files")
     train.add_argument("--download", action="store_true", help="download missing dataset files (needs network)")
     train.add_argument("--checkpoint", metavar="PATH", help="write the trained weights and record here")
+    populate = sub.add_parser("populate", parents=[common], help="train a whole space or a slice of it, resumably")
+    populate.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to create or resume")
+    selection = populate.add_mutually_exclusive_group()
+    selection.add_argument("--arch-ids", metavar="START:STOP", help="arch_id range (half-open) or comma-separated ids")
+    selection.add_argument("--sample", type=int, metavar="N", help="N architectures drawn uniformly at random")
+    populate.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
+    populate.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default 0)")
+    populate.add_argument("--protocol", help="named protocol (default: digits-v1 for digits, authors otherwise)")
+    populate.add_argument("--epochs", type=int, help="override the protocol's epochs")
+    populate.add_argument("--engine", choices=["local", "ray"], default="local", help="where runs execute (default local)")
+    populate.add_argument("--workers", type=int, default=1, help="local worker processes, one torch thread each (default 1)")
+    populate.add_argument("--address", help="Ray cluster address for --engine ray (default: start a local one)")
+    populate.add_argument("--retry-failed", action="store_true", help="rerun pairs whose last run failed")
+    populate.add_argument("--data-root", metavar="DIR", help="directory with the dataset files")
+    populate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    build = sub.add_parser("build-archive", parents=[common], help="merge run directories and CSVs into an archive")
+    build.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run directories or .jsonl.gz exports")
+    build.add_argument("--import", dest="csvs", nargs="+", default=[], metavar="CSV", help="also import these result CSVs")
+    build.add_argument("--out", required=True, metavar="PATH", help="archive to write (replaced atomically)")
+    build.add_argument("--archive-version", default="local", help="version string stored in the archive")
+    build.add_argument("--include-analytic", action="store_true", help="add every other dataset with cost metrics only")
+
+    export = sub.add_parser("export-runs", parents=[common], help="pack a run directory into one .jsonl.gz file")
+    export.add_argument("run_dir", metavar="RUN_DIR", help="run directory to export")
+    export.add_argument("--out", required=True, metavar="PATH", help="file to write, ending in .jsonl.gz")
+
+    restore = sub.add_parser("restore-runs", parents=[common], help="unpack a .jsonl.gz export into a run directory")
+    restore.add_argument("export", metavar="EXPORT", help="file written by export-runs")
+    restore.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to create or add to")
     return parser
 
 
