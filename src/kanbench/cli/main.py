@@ -11,7 +11,7 @@ Usage::
     kanbench verify --archive cifar10.h5
 
 Exit status: 0 on success, 1 on an error (one line on stderr; ``--debug``
-shows the traceback), 2 on a usage error.
+shows the traceback), 2 on a usage error, 130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -142,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         output = commands.run(args)
+    except KeyboardInterrupt:
+        print(f"kanbench {args.command}: interrupted", file=sys.stderr)
+        return 130
     except Exception as error:  # noqa: BLE001 - every error becomes one line and exit 1
         if args.debug:
             raise

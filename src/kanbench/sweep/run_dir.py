@@ -123,8 +123,8 @@ class RunDirectory:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(handle)
         try:
-            # mtime=0 and an empty file name keep the bytes identical for identical results;
-            # by default the gzip header would store the random temporary file name.
+            # mtime=0 and an empty file name keep the bytes identical for identical results.
+            # Without filename="", the gzip header stores the random temporary file name.
             with open(temporary, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as compressed:
                 header = {"manifest": self.manifest()}
                 compressed.write((json.dumps(header, sort_keys=True) + "\n").encode())

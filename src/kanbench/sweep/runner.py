@@ -74,22 +74,29 @@ def populate(
     at most the runs in flight; rerunning with the same arguments resumes.
 
     Raises:
-        RunDirectoryError: ``out`` holds another dataset or protocol.
+        RunDirectoryError: ``out`` holds another dataset or protocol. The
+            ``data_root`` override is not part of the protocol.
         ValueError: a selection argument is invalid, or ``engine`` is unknown.
     """
-    protocol_name = protocol or default_protocol(dataset)
-    options = resolve_protocol(protocol_name, overrides)
-    run_dir = RunDirectory.create_or_open(out, dataset, protocol_name, options)
+    if engine not in ("local", "ray"):
+        raise ValueError(f"unknown engine {engine!r}; use 'local' or 'ray'")
     tasks = select_tasks(
         SearchSpace.for_dataset(dataset), seeds, arch_ids=arch_ids, sample=sample, sample_seed=sample_seed
     )
 
+    # Where the data lives does not change the results, so it stays out of
+    # the protocol that run directories compare.
+    overrides = dict(overrides or {})
+    data_root = overrides.pop("data_root", None)
+    protocol_name = protocol or default_protocol(dataset)
+    options = resolve_protocol(protocol_name, overrides)
+    run_dir = RunDirectory.create_or_open(out, dataset, protocol_name, options)
+    if data_root is not None:
+        options = {**options, "data_root": str(data_root)}
+
     done = run_dir.finished() if retry_failed else run_dir.finished() | run_dir.failed()
     todo = [task for task in tasks if (task.arch_id, task.seed) not in done]
     logger.info("sweep of %s into %s: %d selected, %d to run", dataset, run_dir.path, len(tasks), len(todo))
-
-    if engine not in ("local", "ray"):
-        raise ValueError(f"unknown engine {engine!r}; use 'local' or 'ray'")
 
     start = time.perf_counter()
     if engine == "local":

@@ -114,7 +114,7 @@ def warm_up_worker() -> None:
     import kanbench.training  # noqa: F401 - imported for its start-up cost
 
     torch.set_num_threads(1)
-    pass
+    _exit_with_parent()
 
 
 def _exit_with_parent() -> None:
