@@ -12,10 +12,11 @@ machinery, so a rerun resumes) and prints:
 * Kendall's tau-b between the two seeds' test accuracies (ranking stability);
 * the best and median test accuracy (mean of the two seeds);
 * the share of architectures at chance level (test accuracy <= 0.12);
-* the mean training time per run (epochs only), the wall time per run of
-  the whole sweep (start-up, data, evaluation and writing included; measured
-  on the first, not a resumed, run) and the projected core-hours for one
-  seed of all 7,020 architectures.
+* the mean training time per run (epochs only);
+* the wall time per run of the whole sweep, with start-up, data loading,
+  evaluation and writing included (measured on a first run, not a resumed
+  one), and the projected core-hours for one seed of all 7,020
+  architectures.
 
 A useful benchmark needs tau >= 0.7 and a best accuracy >= 0.95 within about
 3 core-hours per seed.

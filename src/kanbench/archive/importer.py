@@ -12,10 +12,11 @@ its enumeration index equals ``arch_id``, and ``num_params`` and
 ``num_flops`` equal the analytic values. Rows that fail are left out and
 listed in the :class:`ImportReport`; with ``strict=True`` any failure raises.
 
-The authors' conventions, converted here: ``epoch_time_sec`` is the wall time
-of the whole 5-epoch run and is stored as ``train_time_sec``, with a per-epoch
-time derived by division and marked ``derived``; ``train_acc_epoch_*`` is in
-percent and is stored as a fraction.
+Two of the authors' conventions are converted here. Their ``epoch_time_sec``
+is the wall time of the whole 5-epoch run, so it is stored as
+``train_time_sec``, and a per-epoch time is derived by division and marked
+``derived``. Their ``train_acc_epoch_*`` is in percent and is stored as a
+fraction.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class ImportReport:
         return totals
 
     def summary(self, max_examples: int = 5) -> str:
-        """A few lines for people: counts, coverage and the first problems."""
+        """Format counts, coverage and the first problems as a few lines of text."""
         lines = [
             f"{self.source}: {self.rows_imported} of {self.rows_read} rows imported for {self.dataset!r}; "
             f"task metrics for {self.rows_imported} of {self.space_size} architectures"
@@ -231,7 +232,11 @@ def _check_value(text: str, column: str, line: int, raw_id: str) -> RowProblem |
         return RowProblem(line, raw_id, "unparseable", f"{column} {text!r} is not a number")
     if math.isnan(value):
         return None
-    limit = 1.0 if column in _FRACTION_COLUMNS else 100.0 if column.startswith("train_acc") else math.inf
+    limit = math.inf
+    if column in _FRACTION_COLUMNS:
+        limit = 1.0
+    elif column.startswith("train_acc"):
+        limit = 100.0
     if not 0.0 <= value <= limit:
         return RowProblem(line, raw_id, "invalid_value", f"{column} {value} is outside [0, {limit}]")
     return None

@@ -61,11 +61,11 @@ class DatasetView:
         return SearchSpace.for_shape(self.input_shape)
 
     def has_values(self, metric: str) -> bool:
-        """Whether the archive holds any value of ``metric`` for this dataset."""
+        """Whether the archive contains any value of ``metric`` for this dataset."""
         return self.provenance.get(metric, "missing") != "missing"
 
     def column(self, metric: str) -> np.ndarray:
-        """The full array of ``metric``, indexed by arch_id (read once, then cached).
+        """Return the full array of ``metric``, indexed by arch_id (read once, then cached).
 
         Raises:
             UnknownMetricError: ``metric`` is not in the schema.
@@ -76,7 +76,7 @@ class DatasetView:
         return self._read(f"metrics/{metric}")
 
     def architecture_column(self, name: str) -> np.ndarray:
-        """One column of the architecture encoding (``depth``, ``kernel_size``, ...)."""
+        """Return one column of the architecture encoding (``depth``, ``kernel_size``, ...)."""
         if name not in ARCHITECTURE_COLUMNS:
             raise KeyError(f"unknown architecture column {name!r}; known: {', '.join(ARCHITECTURE_COLUMNS)}")
         return self._read(f"architectures/{name}")
@@ -197,7 +197,7 @@ class Archive:
         return tuple(self._views)
 
     def dataset(self, name: str) -> DatasetView:
-        """The dataset called ``name``.
+        """Return the dataset called ``name``.
 
         Raises:
             UnknownDatasetError: the archive has no such dataset.
@@ -235,5 +235,9 @@ def _read_attributes(group: h5py.Group, path: Path) -> dict[str, object]:
                 f"dataset group {group.name!r} in {path} lacks the attribute {name!r}; the archive is incomplete, rebuild it"
             )
         value = group.attrs[name]
-        attributes[name] = json.loads(value) if name in _JSON_ATTRIBUTES else value.item() if hasattr(value, "item") else value
+        if name in _JSON_ATTRIBUTES:
+            value = json.loads(value)
+        elif hasattr(value, "item"):
+            value = value.item()
+        attributes[name] = value
     return attributes

@@ -58,7 +58,7 @@ class DatasetTable:
 
     @classmethod
     def analytic(cls, name: str) -> DatasetTable:
-        """A table with the analytic cost metrics of every architecture and no task metrics."""
+        """Make a table with the analytic cost metrics of every architecture and no task metrics."""
         return cls(name=name, protocol={"note": "no task metrics; cost metrics are analytic"})
 
     def validate(self) -> None:

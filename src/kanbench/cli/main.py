@@ -10,14 +10,16 @@ Usage::
     kanbench import nas_cnn_kan_cifar10_results.csv --out cifar10.h5
     kanbench verify --archive cifar10.h5
 
-Exit status: 0 on success, 1 on an error (one line on stderr; ``--debug``
-shows the traceback), 2 on a usage error, 130 when interrupted (Ctrl-C).
+Exit status: 0 on success, 1 on an error, 2 on a usage error and 130 when
+interrupted (Ctrl-C). An error prints one line on stderr, and ``--debug``
+shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -152,7 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kanbench {args.command}: error: {message}", file=sys.stderr)
         return 1
     if output:
-        print(output)
+        try:
+            print(output)
+        except BrokenPipeError:
+            # The reader (e.g. `| head`) closed the pipe; silence the flush at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
     return 0
 
 

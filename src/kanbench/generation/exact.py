@@ -35,8 +35,8 @@ class GenerationResult:
 
     ``margins`` maps each given budget to ``budget - value`` (in the metric's
     unit; never negative for a returned entry). ``binding`` lists the budgets
-    that exclude an entry scoring higher than the best answer: relaxing any
-    of them alone would change the answer. It is the same for every rank.
+    that exclude an entry scoring higher than the best result, so relaxing
+    any of them alone would change the result. It is the same for every rank.
     """
 
     architecture: str

@@ -11,8 +11,8 @@ Usage::
     >>> cifar = KANBench("cifar10.h5")            # e.g. made by `kanbench import`
     >>> cifar.generate(max_params=1e6, alpha=0.5)
 
-Every query is answered from in-memory numpy columns read lazily from the
-HDF5 archive; nothing here imports torch.
+Every query reads in-memory numpy columns, which are loaded lazily from the
+HDF5 archive. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class KANBench:
         return self.archive.datasets
 
     def space(self, dataset: str | None = None) -> SearchSpace:
-        """The search space of a dataset."""
+        """Return the search space of a dataset."""
         return self._table(dataset).space
 
     def coverage(self, dataset: str | None = None) -> Coverage:
@@ -106,7 +106,7 @@ class KANBench:
     # Queries
 
     def query(self, arch: ArchitectureLike, dataset: str | None = None, *, seed: int | str | None = None) -> Record:
-        """Every metric of one architecture.
+        """Look up every metric of one architecture.
 
         Args:
             arch: an ``arch_id``, an :class:`Architecture`, or a string in
@@ -173,7 +173,7 @@ class KANBench:
         return ResultSet(self, table.name, np.flatnonzero(mask))
 
     def all(self, dataset: str | None = None) -> ResultSet:
-        """Every architecture of a dataset, in arch_id order."""
+        """Select every architecture of a dataset, in arch_id order."""
         table = self._table(dataset)
         return ResultSet(self, table.name, np.arange(len(table)))
 
@@ -182,7 +182,7 @@ class KANBench:
         dataset: str | None = None,
         objectives: Sequence[str] | Mapping[str, str] = ("test_accuracy", "num_params"),
     ) -> ResultSet:
-        """The non-dominated architectures for the given objectives.
+        """Select the non-dominated architectures for the given objectives.
 
         ``objectives`` is a sequence of scalar metric names, each optimised in
         its natural direction (accuracies up, costs and times down), or a
@@ -202,7 +202,7 @@ class KANBench:
         dataset: str | None = None,
         k: int | None = None,
     ) -> GenerationResult | list[GenerationResult]:
-        """The best architecture in the table under the budgets (exact solver).
+        """Find the best architecture in the table under the budgets (exact solver).
 
         See :mod:`kanbench.generation.exact` for the score. Returns one
         :class:`GenerationResult`, or a list of the top ``k`` when ``k`` is given.
@@ -248,12 +248,13 @@ class KANBench:
     def train(self, arch: ArchitectureLike, dataset: str | None = None, **options):
         """Train one architecture with kanbench's trainer (needs ``kanbench[train]``).
 
-        Unless overridden in ``options``, the training settings are those of
-        the protocol stored for the dataset in this archive (epochs, batch
-        size, learning rate, optimizer, validation fraction), so that the run
-        reproduces the archive's numbers; for a dataset without a stored
-        training protocol they are :func:`kanbench.training.train_architecture`'s
-        defaults, the NAS-KAN authors' protocol.
+        Unless overridden in ``options``, the training settings (epochs,
+        batch size, learning rate, optimizer, validation fraction) are those
+        of the protocol stored for the dataset in this archive, so the run
+        reproduces the archive's numbers. A dataset without a stored training
+        protocol uses the defaults of
+        :func:`kanbench.training.train_architecture`, which are the NAS-KAN
+        authors' protocol.
 
         Returns:
             A :class:`kanbench.training.TrainingRecord` with the archive's

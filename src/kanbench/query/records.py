@@ -13,8 +13,8 @@ class Record:
     """All metrics of one architecture on one dataset.
 
     Accuracies are fractions in [0, 1] and times are seconds. Task metrics
-    are the mean over ``seeds`` by default; a query with ``seed=s`` gives one
-    seed's values and ``seed="all"`` gives arrays with one entry per seed
+    are the mean over ``seeds`` by default. A query with ``seed=s`` gives one
+    seed's values, and ``seed="all"`` gives arrays with one entry per seed
     (curves ``[S, E]``). Unknown values are NaN, and ``provenance`` says where
     every metric came from (``analytic``, ``imported:<source>``,
     ``trained:kanbench-<version>``, ``derived:<formula>`` or ``missing``).

@@ -76,7 +76,7 @@ class ResultSet(Sequence):
         return self[:n]
 
     def pareto(self, objectives: Sequence[str] | Mapping[str, str] = ("test_accuracy", "num_params")) -> ResultSet:
-        """The non-dominated members of this set; see :meth:`KANBench.pareto`."""
+        """Select the non-dominated members of this set; see :meth:`KANBench.pareto`."""
         directions = objective_directions(objectives)
         matrix = np.column_stack(
             [self.values(name) * (-1.0 if direction == "max" else 1.0) for name, direction in directions.items()]
@@ -86,7 +86,7 @@ class ResultSet(Sequence):
         return ResultSet(self._bench, self.dataset, self.arch_ids[known][front])
 
     def to_pandas(self, metrics: Sequence[str] | None = None) -> pandas.DataFrame:
-        """One row per architecture: arch_id, architecture, choices and seed-averaged metrics."""
+        """Build a DataFrame with one row per architecture: arch_id, architecture, choices and seed-averaged metrics."""
         import pandas
 
         table = self._bench._table(self.dataset)

@@ -90,7 +90,7 @@ class MetricTable:
         return cached
 
     def record_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The values of a seed-mean record, gathered once so a lookup only indexes.
+        """Gather the values of seed-mean records once, so that a lookup only indexes.
 
         Returns ``(scalars, train_loss, train_accuracy, epoch_time_sec)``.
         ``scalars`` is float64 ``[N, 9]``: num_params, num_flops, the task

@@ -196,7 +196,7 @@ class SearchSpace:
         return len(self._flat_sequences)
 
     def depth_range(self, depth: int) -> range:
-        """The ``arch_id`` range of all architectures with ``depth`` conv blocks."""
+        """Return the ``arch_id`` range of all architectures with ``depth`` conv blocks."""
         if not MIN_DEPTH <= depth <= MAX_DEPTH:
             raise ValueError(f"invalid depth {depth}; the search space has depths {MIN_DEPTH} to {MAX_DEPTH}")
         start = self._depth_offsets[depth - MIN_DEPTH]

@@ -38,12 +38,12 @@ PROTOCOLS: dict[str, dict[str, object]] = {
 
 
 def default_protocol(dataset: str) -> str:
-    """Name of the protocol a sweep of ``dataset`` uses unless told otherwise."""
+    """Return the name of the protocol that a sweep of ``dataset`` uses by default."""
     return "digits-v1" if dataset == "digits" else "authors"
 
 
 def resolve_protocol(name: str, overrides: dict[str, object] | None = None) -> dict[str, object]:
-    """The training keyword arguments of protocol ``name`` with ``overrides`` applied.
+    """Return the training keyword arguments of protocol ``name`` with ``overrides`` applied.
 
     Raises:
         KeyError: ``name`` is not a known protocol; the message lists them.

@@ -42,7 +42,7 @@ class RunDirectory:
         """Open ``path`` for a sweep, creating it and its manifest if needed.
 
         Raises:
-            RunDirectoryError: the directory holds another dataset or protocol;
+            RunDirectoryError: the directory contains another dataset or protocol;
                 use a new directory for a different protocol.
         """
         run_dir = cls(path)
@@ -69,7 +69,7 @@ class RunDirectory:
         return self.path / MANIFEST
 
     def manifest(self) -> dict:
-        """The stored manifest.
+        """Read the stored manifest.
 
         Raises:
             RunDirectoryError: the manifest is missing or unreadable.
@@ -111,7 +111,7 @@ class RunDirectory:
         return created
 
     def results(self, *, include_failed: bool = False) -> Iterator[dict]:
-        """Every stored result, successful ones first, each in (seed, arch_id) order."""
+        """Yield every stored result, successful ones first, each group in (seed, arch_id) order."""
         folders = ["results", "failed"] if include_failed else ["results"]
         for folder in folders:
             for arch_id, seed in sorted(self._pairs(folder), key=lambda pair: (pair[1], pair[0])):

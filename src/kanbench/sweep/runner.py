@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class SweepSummary:
-    """What one ``populate`` call did."""
+    """Counts and timing of one ``populate`` call."""
 
     selected: int
     skipped: int
@@ -74,7 +74,7 @@ def populate(
     at most the runs in flight; rerunning with the same arguments resumes.
 
     Raises:
-        RunDirectoryError: ``out`` holds another dataset or protocol. The
+        RunDirectoryError: ``out`` contains another dataset or protocol. The
             ``data_root`` override is not part of the protocol.
         ValueError: a selection argument is invalid, or ``engine`` is unknown.
     """

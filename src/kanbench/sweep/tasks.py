@@ -62,7 +62,7 @@ def select_tasks(
     sample: int | None = None,
     sample_seed: int = 0,
 ) -> list[SweepTask]:
-    """All pairs of the selected architectures and ``seeds``, seed-major, then by arch_id.
+    """List all pairs of the selected architectures and ``seeds``, seed-major, then by arch_id.
 
     Repeated seeds are kept once, in their first position. ``sample`` draws
     that many architectures uniformly without replacement (from the
@@ -96,7 +96,7 @@ def run_task(dataset: str, arch_id: int, seed: int, options: dict) -> dict:
 
 
 def failure_record(dataset: str, arch_id: int, seed: int, error: str, details: str = "") -> dict:
-    """A minimal result for a run that raised or whose worker died."""
+    """Build a minimal result for a run that raised or whose worker died."""
     return {
         "dataset": dataset,
         "arch_id": arch_id,
