@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 
 from kanbench._version import __version__
 from kanbench.archive.checksum import content_sha256
+from kanbench.atomic import atomic_output
 from kanbench.archive.columns import architecture_columns
 from kanbench.archive.schema import (
     COST_METRICS,
@@ -126,28 +126,12 @@ def write_archive(
         get_dataset(table.name)
         table.validate()
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        with h5py.File(temporary, "w", track_order=True) as file:
-            _write_root_attributes(file, archive_version, description)
-            datasets_group = file.create_group("datasets", track_order=True)
-            for table in tables:
-                _write_dataset(datasets_group, table)
-        make_world_readable(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temporary, h5py.File(temporary, "w", track_order=True) as file:
+        _write_root_attributes(file, archive_version, description)
+        datasets_group = file.create_group("datasets", track_order=True)
+        for table in tables:
+            _write_dataset(datasets_group, table)
     return path
-
-
-def make_world_readable(path: str | os.PathLike) -> None:
-    """Give a ``mkstemp`` file (mode 0600) the mode ``open()`` would give under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def _write_root_attributes(file: h5py.File, archive_version: str, description: str) -> None:

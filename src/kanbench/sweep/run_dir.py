@@ -16,13 +16,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 from kanbench._version import __version__
-from kanbench.archive.writer import make_world_readable
+from kanbench.atomic import atomic_output
 
 MANIFEST = "manifest.json"
 
@@ -120,21 +119,14 @@ class RunDirectory:
     def export(self, path: str | os.PathLike) -> Path:
         """Write all successful results as one gzip-compressed JSON-lines file, atomically."""
         path = Path(path)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(handle)
-        try:
-            # mtime=0 and an empty file name keep the bytes identical for identical results.
-            # Without filename="", the gzip header stores the random temporary file name.
-            with open(temporary, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as compressed:
+        # mtime=0 and an empty file name keep the bytes identical for identical
+        # results; otherwise the gzip header stores the temporary file's name.
+        with atomic_output(path) as temporary, open(temporary, "wb") as raw:
+            with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as compressed:
                 header = {"manifest": self.manifest()}
                 compressed.write((json.dumps(header, sort_keys=True) + "\n").encode())
                 for result in self.results():
                     compressed.write((json.dumps(result, sort_keys=True) + "\n").encode())
-            make_world_readable(temporary)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
         return path
 
     @classmethod
@@ -172,32 +164,21 @@ def read_export(path: str | os.PathLike) -> tuple[dict, list[dict]]:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(data, file, sort_keys=True)
-            file.flush()
-            os.fsync(file.fileno())
-        make_world_readable(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temporary:
+        _dump_synced(temporary, data)
 
 
 def _create_json_exclusive(path: Path, data: dict) -> bool:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(data, file, sort_keys=True)
-            file.flush()
-            os.fsync(file.fileno())
-        make_world_readable(temporary)
-        os.link(temporary, path)
-        return True
+        with atomic_output(path, exclusive=True) as temporary:
+            _dump_synced(temporary, data)
     except FileExistsError:
         return False
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    return True
+
+
+def _dump_synced(path: Path, data: dict) -> None:
+    with open(path, "w") as file:
+        json.dump(data, file, sort_keys=True)
+        file.flush()
+        os.fsync(file.fileno())

@@ -15,10 +15,11 @@ A checkpoint is a ``torch.save`` file of a dict with ``format``,
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from kanbench.atomic import atomic_output
 
 from kanbench.training.record import TrainingRecord
 
@@ -34,7 +35,6 @@ def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]
     file. Missing parent directories are created.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
@@ -42,16 +42,10 @@ def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]
         "record": record.to_dict(),
     }
 
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temporary, open(temporary, "wb") as file:
+        torch.save(payload, file)
+        file.flush()
+        os.fsync(file.fileno())
     return path
 
 
