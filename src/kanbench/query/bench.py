@@ -307,8 +307,7 @@ class KANBench:
             return space.index(parse_architecture(arch, lenient=True))
         if isinstance(arch, Architecture):
             return space.index(arch)
-        space._split_id(arch)
-        return int(arch)
+        return space.check_id(arch)
 
     def _mean_record(self, table: MetricTable, arch_id: int, architecture: str | None = None) -> Record:
         scalars, loss, train_accuracy, epoch_time = table.record_rows()

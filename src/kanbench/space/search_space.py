@@ -160,6 +160,16 @@ class SearchSpace:
         c, h, w = self.input_shape
         return f"SearchSpace(input_shape=({c}, {h}, {w}), size={self._size})"
 
+    def check_id(self, arch_id: int) -> int:
+        """Return ``arch_id`` as an int after checking its type and range.
+
+        Raises:
+            TypeError: ``arch_id`` is not an integer.
+            OutOfSpaceError: ``arch_id`` is outside ``0 .. len(self) - 1``.
+        """
+        self._split_id(arch_id)
+        return int(arch_id)
+
     def index_of_canonical(self, text: str) -> int | None:
         """``arch_id`` of an exact canonical string, or None for any other text.
 
