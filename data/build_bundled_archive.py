@@ -5,6 +5,10 @@ Usage::
     python data/build_bundled_archive.py            # writes src/kanbench/data/kanbench.h5
     python data/build_bundled_archive.py --out X.h5
 
+It includes every run export in ``data/runs/`` (``*.jsonl.gz``, written by
+``kanbench export-runs``), so the datasets kanbench trained itself carry task
+metrics.
+
 The content checksums of the result are compared with the committed archive
 by the test suite, so a change to the space, the cost model or the schema
 shows up as a failing test until this script is rerun.
@@ -24,9 +28,13 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=REPOSITORY / "src" / "kanbench" / "data" / "kanbench.h5", help="archive to write"
     )
+    parser.add_argument(
+        "--runs", type=Path, nargs="*", default=sorted((REPOSITORY / "data" / "runs").glob("*.jsonl.gz")),
+        help="run exports to include (default: data/runs/*.jsonl.gz)",
+    )
     args = parser.parse_args()
 
-    build_bundled_archive(args.out)
+    build_bundled_archive(args.out, args.runs)
     with Archive(args.out) as archive:
         for name in archive.datasets:
             view = archive.dataset(name)

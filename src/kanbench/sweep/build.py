@@ -105,11 +105,10 @@ def table_from_results(results: DatasetResults) -> DatasetTable:
         versions.add(record.get("versions", {}).get("kanbench", "unknown"))
 
     label = PROVENANCE_TRAINED_PREFIX + "+".join(f"kanbench-{version}" for version in sorted(versions))
-    first = next(iter(results.records.values()), {})
     protocol = {
         "name": results.protocol_name,
         **results.protocol,
-        "trainer_protocol": first.get("protocol", {}),
+        "trainer_protocol": _shared_trainer_protocol(results),
         "trained_runs": len(results.records),
     }
     return DatasetTable(
@@ -153,6 +152,20 @@ def build_archive(
 
     ordered = [tables[name] for name in DATASETS if name in tables]
     return write_archive(out, ordered, archive_version=archive_version, description=description)
+
+
+def _shared_trainer_protocol(results: DatasetResults) -> dict:
+    """The trainer's protocol record without the choices of one architecture."""
+    first = next(iter(results.records.values()), {})
+    protocol = dict(first.get("protocol", {}))
+    kan_kwargs = {
+        key: value
+        for key, value in protocol.get("kan_kwargs", {}).items()
+        if key not in ("grid_size", "spline_order", "base_activation")
+    }
+    if kan_kwargs:
+        protocol["kan_kwargs"] = kan_kwargs
+    return protocol
 
 
 def _read_source(path: Path) -> tuple[dict, list[dict]]:
