@@ -77,10 +77,20 @@ def test_filter_json_counts(capsys):
 
 
 def test_generate_without_metrics_exit_one(capsys):
-    status, _, err = run_cli(capsys, "generate", "--dataset", "digits", "--max-params", "1e6")
+    status, _, err = run_cli(capsys, "generate", "--dataset", "mnist", "--max-params", "1e6")
 
     assert status == 1
-    assert "has no task metrics" in err
+    assert "dataset 'mnist' has no task metrics" in err
+
+
+def test_generate_bundled_digits(capsys):
+    status, out, _ = run_cli(capsys, "generate", "--max-params", "1e6", "--alpha", "0.5", "--json")
+
+    best = json.loads(out)[0]
+    assert status == 0
+    assert best["dataset"] == "digits"
+    assert best["record"]["provenance"]["test_accuracy"] == "trained:kanbench-0.1.0"
+    assert 0.9 < best["record"]["test_accuracy"] <= 1.0
 
 
 def test_import_generate_verify(capsys, upstream_csv, tmp_path):
