@@ -162,7 +162,7 @@ def main() -> None:
 
 
 def pandas_generate(frame: pd.DataFrame, max_params: float, alpha: float) -> pd.Series:
-    """The exact solver written the plain pandas way, as the baseline."""
+    """Run the exact solver the plain pandas way, as the baseline."""
     normalised = {}
     for column in ("num_params", "num_flops", "epoch_time_sec"):
         values = frame[column]

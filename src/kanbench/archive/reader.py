@@ -61,7 +61,7 @@ class DatasetView:
         return SearchSpace.for_shape(self.input_shape)
 
     def has_values(self, metric: str) -> bool:
-        """Whether the archive contains any value of ``metric`` for this dataset."""
+        """Return whether the archive contains any value of ``metric`` for this dataset."""
         return self.provenance.get(metric, "missing") != "missing"
 
     def column(self, metric: str) -> np.ndarray:

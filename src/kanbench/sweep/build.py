@@ -155,7 +155,7 @@ def build_archive(
 
 
 def _shared_trainer_protocol(results: DatasetResults) -> dict:
-    """The trainer's protocol record without the choices of one architecture."""
+    """Return the trainer's protocol record without the choices of one architecture."""
     first = next(iter(results.records.values()), {})
     protocol = dict(first.get("protocol", {}))
     kan_kwargs = {
