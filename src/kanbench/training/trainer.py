@@ -306,7 +306,7 @@ def _fit(
 
     Raises:
         _NonFiniteLossError: a batch loss is NaN or infinite; ``curves`` then
-            holds the completed epochs.
+            contains the completed epochs.
     """
     dataset = TensorDataset(train_split.images.to(device), train_split.labels.to(device))
     generator = torch.Generator().manual_seed(seed)
