@@ -120,13 +120,12 @@ def test_digits_values_equal_runs(bundled, digits_runs):
 
 
 def test_digits_coverage_equals_runs(bundled, digits_runs):
-    # NOTE: the seed-0 sweep covers arch_ids 0 to 6293 so far; the rest stay NaN until it resumes.
     with KANBench() as bench:
         coverage = bench.coverage("digits")
-    assert len(digits_runs) == 6294
-    assert coverage.with_task_metrics == 6294
-    assert coverage.per_seed == {0: 6294}
-    assert np.isnan(bundled.dataset("digits").column("test_accuracy")[6294:]).all()
+    assert len(digits_runs) == 7020
+    assert coverage.with_task_metrics == 7020
+    assert coverage.per_seed == {0: 7020}
+    assert not np.isnan(bundled.dataset("digits").column("test_accuracy")).any()
 
 
 @pytest.mark.parametrize("dataset", ALL_DATASETS)

@@ -11,7 +11,7 @@ from kanbench.archive.writer import DatasetTable, write_archive
 from kanbench.space import DATASETS
 
 BUNDLED_ARCHIVE_NAME = "kanbench.h5"
-BUNDLED_ARCHIVE_VERSION = "2026.12.1"
+BUNDLED_ARCHIVE_VERSION = "2026.12.2"
 
 
 def bundled_archive_path() -> Path:
