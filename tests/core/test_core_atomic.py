@@ -1,10 +1,11 @@
 """atomic_output publishes whole files only."""
 
 import os
+import stat
 
 import pytest
 
-from kanbench.atomic import atomic_output
+from kanbench.atomic import atomic_directory, atomic_output
 
 
 def test_replace_publishes_content(tmp_path):
@@ -62,3 +63,31 @@ def test_creates_parent_directories(tmp_path):
         temporary.write_text("x")
 
     assert target.read_text() == "x"
+
+
+def test_atomic_directory_publishes_complete(tmp_path):
+    target = tmp_path / "models" / "small"
+    with atomic_directory(target) as staging:
+        (staging / "config.json").write_text("{}")
+        assert not target.exists()
+    assert (target / "config.json").read_text() == "{}"
+    assert [path.name for path in target.parent.iterdir()] == ["small"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~umask
+
+
+def test_atomic_directory_error_leaves_nothing(tmp_path):
+    target = tmp_path / "small"
+    with pytest.raises(RuntimeError, match="training failed"):
+        with atomic_directory(target) as staging:
+            (staging / "half.bin").write_bytes(b"x")
+            raise RuntimeError("training failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_directory_existing_target(tmp_path):
+    (tmp_path / "small").mkdir()
+    with pytest.raises(FileExistsError, match="small' exists; choose a new directory or remove it"):
+        with atomic_directory(tmp_path / "small"):
+            pass
