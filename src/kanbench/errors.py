@@ -94,3 +94,19 @@ class DatasetIntegrityError(KANBenchError, ValueError):
     Raised when torchvision's MD5 check fails, or when the images have the
     wrong shape or the labels fall outside the dataset's classes.
     """
+
+
+class LanguageModelAnswerError(KANBenchError, ValueError):
+    """A language model's answer cannot be used: truncated, unparseable, or a refusal of a feasible query.
+
+    ``answer`` holds the model's text and ``reason`` the failed check.
+    """
+
+    def __init__(self, message: str, *, answer: str, reason: str):
+        super().__init__(message)
+        self.answer = answer
+        self.reason = reason
+
+
+class ModelNotFoundError(KANBenchError, FileNotFoundError):
+    """No language-model file was found by any step of model resolution."""

@@ -75,3 +75,61 @@ def digits_bench(digits_archive: Path):
     bench = KANBench(digits_archive)
     yield bench
     bench.close()
+
+
+TINY_CONFIG = {"hidden_size": 256, "intermediate_size": 256, "num_layers": 1, "num_heads": 4, "vocab_size": 512}
+"""A one-block model: big enough for llama.cpp's K-quants, small enough to train in seconds."""
+
+
+@pytest.fixture(scope="session")
+def bundled_corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 240-query corpus (seed 0) built from the bundled digits results."""
+    from kanbench.lm.corpus import build_corpus, write_corpus
+
+    out = tmp_path_factory.mktemp("corpus") / "digits"
+    with KANBench() as bench:
+        write_corpus(build_corpus(bench, "digits", num_queries=240, seed=0), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bundled_corpus(bundled_corpus_dir: Path):
+    from kanbench.lm.corpus import read_corpus
+
+    return read_corpus(bundled_corpus_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(bundled_corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny small-model checkpoint trained for two epochs on :func:`bundled_corpus`."""
+    pytest.importorskip("transformers", reason="transformers is not installed (pip install 'kanbench[lm-train]')")
+    pytest.importorskip("sentencepiece", reason="sentencepiece is not installed (pip install 'kanbench[lm-train]')")
+    from kanbench.lm.small_model import SmallModelConfig, train_small_model
+    from kanbench.lm.training import LoopSettings
+
+    settings = LoopSettings(epochs=2, batch_size=16, learning_rate=3e-3, warmup_steps=2)
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    return train_small_model(bundled_corpus, out, SmallModelConfig(**TINY_CONFIG), settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_model_dir: Path) -> Path:
+    """:func:`tiny_model_dir` exported to F32 GGUF with its dataset and corpus recorded."""
+    pytest.importorskip("gguf", reason="gguf is not installed (pip install 'kanbench[lm-train]')")
+    from kanbench.lm.export import export_gguf
+    from kanbench.lm.small_model import read_manifest
+
+    corpus = read_manifest(tiny_model_dir)["corpus"]
+    metadata = {"dataset": "digits", "corpus_seed": corpus["seed"], "corpus_num_queries": corpus["num_queries"]}
+    return export_gguf(tiny_model_dir, tiny_model_dir.parent / "tiny-f32.gguf", chat_format="plain", metadata=metadata)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_gguf: Path):
+    """:func:`tiny_gguf` loaded with llama-cpp-python (one thread), shared by the session."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install 'kanbench[llm]')")
+    from kanbench.lm.backend import LlamaCppModel
+
+    model = LlamaCppModel(tiny_gguf)
+    yield model
+    model.close()

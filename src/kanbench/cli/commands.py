@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from kanbench.cli import lm_commands
 from kanbench.cli.output import format_mapping, format_table, to_json, format_value
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> str:
         "build-archive": build_archive,
         "export-runs": export_runs,
         "restore-runs": restore_runs,
+        "lm": lm_commands.run,
     }
     return handlers[args.command](args)
 
@@ -128,7 +130,13 @@ def generate(args: argparse.Namespace) -> str:
         alpha=args.alpha,
         dataset=args.dataset,
         k=args.k,
+        backend=args.backend,
+        model=args.model,
+        mode=args.mode,
+        fallback=args.fallback,
     )
+    if not isinstance(results, list):
+        results = [results]
     if args.json:
         return to_json([result.to_dict() for result in results])
     rows = []
@@ -148,6 +156,12 @@ def generate(args: argparse.Namespace) -> str:
             }
         )
     header = f"dataset {results[0].dataset}, alpha {format_value(results[0].alpha)}, backend {results[0].backend}"
+    if results[0].model is not None:
+        header += f", model {results[0].model}"
+    if results[0].fallback_reason is not None:
+        header += f"\nthe model answered {results[0].model_answer!r}, rejected: {results[0].fallback_reason}"
+    elif results[0].checks is not None:
+        header += "\nchecks: " + ", ".join(f"{name} {'yes' if passed else 'NO'}" for name, passed in results[0].checks.items())
     margins = "; ".join(f"{name} margin {format_value(value)}" for name, value in results[0].margins.items())
     return "\n".join(filter(None, [header, margins, format_table(rows, list(rows[0]))]))
 

@@ -9,6 +9,8 @@ Usage::
     kanbench generate --archive cifar10.h5 --max-params 1e6 --alpha 0.5
     kanbench import nas_cnn_kan_cifar10_results.csv --out cifar10.h5
     kanbench verify --archive cifar10.h5
+    kanbench generate --max-params 20000 --alpha 0.5 --backend lm
+    kanbench lm eval --dataset digits --queries 500
 
 Exit status: 0 on success, 1 on an error, 2 on a usage error and 130 when
 interrupted (Ctrl-C). An error prints one line on stderr, and ``--debug``
@@ -24,7 +26,7 @@ import sys
 from collections.abc import Sequence
 
 from kanbench._version import __version__
-from kanbench.cli import commands
+from kanbench.cli import commands, lm_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     generate = sub.add_parser("generate", parents=[common], help="the best architecture in the table under budgets")
     _add_budget_options(generate)
     generate.add_argument("--alpha", type=float, default=0.5, help="accuracy weight in [0, 1] (default 0.5)")
-    generate.add_argument("-k", type=int, default=1, help="number of architectures to return (default 1)")
+    generate.add_argument("-k", type=int, help="number of architectures to return (exact backend; default 1)")
+    generate.add_argument("--backend", choices=["exact", "lm"], default="exact", help="exact solver or language model")
+    generate.add_argument("--model", metavar="GGUF", help="language model file for --backend lm (default: resolved)")
+    generate.add_argument(
+        "--mode",
+        choices=["constrained", "constrained-greedy", "free"],
+        default="constrained",
+        help="decoding mode of --backend lm (default constrained: the most likely feasible table entry)",
+    )
+    generate.add_argument("--fallback", action="store_true", help="use the exact answer when the model's fails a check")
 
     importing = sub.add_parser("import", parents=[common], help="convert NAS-KAN result CSVs into an archive")
     importing.add_argument("csv", nargs="+", help="result tables named nas_cnn_kan_<dataset>_results.csv")
@@ -120,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore-runs", parents=[common], help="unpack a .jsonl.gz export into a run directory")
     restore.add_argument("export", metavar="EXPORT", help="file written by export-runs")
     restore.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to create or add to")
+
+    lm_commands.add_parser(sub, common)
     return parser
 
 

@@ -37,6 +37,13 @@ class GenerationResult:
     unit; never negative for a returned entry). ``binding`` lists the budgets
     that exclude an entry scoring higher than the best result, so relaxing
     any of them alone would change the result. It is the same for every rank.
+
+    ``backend`` is ``"exact"`` or ``"lm"``. For an answer from a language
+    model, ``model`` is the model file, ``model_answer`` its text, and
+    ``checks`` says whether the answer is ``valid`` (an architecture of the
+    space), ``in_table`` (has task metrics) and ``within_budgets``. When a
+    check failed and the caller allowed it, the exact solver's answer is
+    returned with ``backend="exact"`` and ``fallback_reason`` set.
     """
 
     architecture: str
@@ -52,6 +59,10 @@ class GenerationResult:
     backend: str = "exact"
     num_feasible: int = 0
     num_scored: int = 0
+    model: str | None = None
+    model_answer: str | None = None
+    checks: dict[str, bool] | None = None
+    fallback_reason: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -67,6 +78,10 @@ class GenerationResult:
             "backend": self.backend,
             "num_feasible": self.num_feasible,
             "num_scored": self.num_scored,
+            "model": self.model,
+            "model_answer": self.model_answer,
+            "checks": None if self.checks is None else dict(self.checks),
+            "fallback_reason": self.fallback_reason,
             "record": self.record.to_dict(),
         }
 
@@ -132,6 +147,33 @@ class ExactSolver:
             margins = {keyword: float(limit - self._values(keyword)[position]) for keyword, limit in budgets.items()}
             results.append((int(self.ids[position]), float(scores[position]), margins, binding))
         return results, len(candidates)
+
+    def feasible_mask(self, budgets: dict[str, float | None]) -> np.ndarray:
+        """Boolean mask over ``self.ids``: the scored entries that satisfy every given budget.
+
+        Raises:
+            ValueError: a budget is invalid.
+        """
+        feasible = np.ones(len(self.ids), bool)
+        for keyword, limit in budgets.items():
+            if limit is not None:
+                feasible &= self._values(keyword) <= check_budget(keyword, limit)
+        return feasible
+
+    def feasible_ids(self, budgets: dict[str, float | None]) -> np.ndarray:
+        """arch_ids of the scored entries that satisfy every given budget, in ascending order.
+
+        Raises:
+            ValueError: a budget is invalid.
+        """
+        return self.ids[self.feasible_mask(budgets)]
+
+    def score_of(self, arch_id: int, alpha: float) -> float:
+        """Score of one entry; NaN when it has no task metrics or lacks a cost term."""
+        position = np.searchsorted(self.ids, arch_id)
+        if position == len(self.ids) or self.ids[position] != arch_id:
+            return float("nan")
+        return float(alpha * self.accuracy[position] - (1.0 - alpha) * self.cost[position])
 
     def _values(self, keyword: str) -> np.ndarray:
         return self.table.scalar(UPPER_BOUNDS[keyword])[self.ids]

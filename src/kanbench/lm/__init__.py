@@ -1,18 +1,25 @@
-"""Language-model backend, model-independent part: training corpus, GBNF grammars and evaluation.
+"""Language-model backend: corpus, tokenizer, small model, fine-tuning, GGUF export, decoding, evaluation.
 
 Usage::
 
     >>> from kanbench import KANBench
-    >>> from kanbench.lm import build_corpus, write_corpus, architecture_grammar, evaluate
-    >>> bench = KANBench("cifar10.h5")
-    >>> corpus = build_corpus(bench, "cifar10", num_queries=20_000, seed=0)
-    >>> write_corpus(corpus, "corpus/cifar10")
-    >>> grammar_text = architecture_grammar("cifar10")
+    >>> from kanbench.lm import build_corpus, write_corpus, read_corpus, evaluate_model
+    >>> bench = KANBench()
+    >>> write_corpus(build_corpus(bench, "digits", num_queries=30_000, seed=0), "corpus/digits")
+    >>> bench.generate(max_params=20_000, alpha=0.5, backend="lm")     # the bundled digits model
+    >>> evaluate_model(bench, "digits", corpus_dir="corpus/digits").exact_match
 
-Nothing here imports llama-cpp-python, transformers or torch; only
-:func:`~kanbench.lm.grammar.llama_grammar` imports llama-cpp-python, when it
-is called. Model training, GGUF export and ``generate(backend="lm")`` do not
-exist yet (see docs/language-model.md).
+The modules by step: :mod:`~kanbench.lm.corpus` (labelled queries),
+:mod:`~kanbench.lm.tokenizer` and :mod:`~kanbench.lm.small_model` (our
+small Llama model), :mod:`~kanbench.lm.finetune` (LoRA on Mistral or any
+Llama-family model), :mod:`~kanbench.lm.export` (GGUF, quantisation,
+adapter merging), :mod:`~kanbench.lm.backend` and
+:mod:`~kanbench.lm.resolve` (running a GGUF model with llama-cpp-python and
+finding its file), :mod:`~kanbench.lm.grammar` (GBNF) and
+:mod:`~kanbench.lm.evaluate` (metrics against the exact solver).
+
+Importing this package loads none of torch, transformers or
+llama-cpp-python; the modules that need them import them when called.
 """
 
 from kanbench.lm.corpus import (
@@ -26,7 +33,7 @@ from kanbench.lm.corpus import (
     write_corpus,
     write_jsonl,
 )
-from kanbench.lm.evaluate import CorpusMismatchError, EvaluationReport, QueryOutcome, evaluate
+from kanbench.lm.evaluate import CorpusMismatchError, EvaluationReport, QueryOutcome, evaluate, evaluate_model
 from kanbench.lm.grammar import architecture_grammar, candidates_grammar, llama_grammar
 from kanbench.lm.prompt import PROMPT_TEMPLATE, REFUSAL, TEMPLATE_VERSION, format_number, format_prompt
 
@@ -45,6 +52,7 @@ __all__ = [
     "build_corpus",
     "candidates_grammar",
     "evaluate",
+    "evaluate_model",
     "format_number",
     "format_prompt",
     "llama_grammar",

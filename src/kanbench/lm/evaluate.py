@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -167,6 +169,73 @@ def evaluate(
         report.validity,
     )
     return report
+
+
+def evaluate_model(
+    bench: KANBench,
+    dataset: str,
+    *,
+    model: str | os.PathLike | None = None,
+    corpus_dir: str | os.PathLike | None = None,
+    num_queries: int | None = None,
+    mode: str = "constrained",
+    top_k: int = DEFAULT_TOP_K,
+) -> EvaluationReport:
+    """Answer a corpus's held-out test queries with a GGUF model and score the answers.
+
+    Each latency covers the whole answer as ``generate(backend="lm")``
+    computes it: finding the feasible candidates, building the grammar,
+    reading the prompt and decoding. A truncated answer is scored as
+    invalid.
+
+    Args:
+        bench: the archive the model was trained on.
+        dataset: the dataset to evaluate on.
+        model: the model file; resolved as ``generate`` does when None.
+        corpus_dir: a corpus whose test split to use. When None, the corpus
+            the model was trained on is rebuilt from the seed and size
+            stored in the model file, which needs the same archive.
+        num_queries: the first ``num_queries`` test examples; all when None.
+        mode: ``"constrained"``, ``"constrained-greedy"`` or ``"free"``.
+        top_k: how many of the solver's best entries count for ``top_k_match``.
+
+    Raises:
+        ValueError: no corpus is given and the model file does not record
+            its corpus, or ``num_queries`` < 1.
+        CorpusMismatchError: the corpus was built from another archive.
+        ModelNotFoundError: no model file is found.
+    """
+    from tqdm.auto import tqdm
+
+    generator = bench.model_generator(dataset, model)
+    examples = _test_examples(bench, dataset, generator.model.metadata, corpus_dir)
+    if num_queries is not None:
+        if num_queries < 1:
+            raise ValueError(f"num_queries {num_queries} is invalid; evaluate at least 1 query")
+        examples = examples[:num_queries]
+
+    answers, latencies = [], []
+    for example in tqdm(examples, desc="evaluating", unit="query"):
+        started = time.perf_counter()
+        answer = generator.answer(example.alpha, example.budgets, mode)
+        latencies.append(time.perf_counter() - started)
+        truncated = answer.completion is not None and answer.completion.truncated
+        answers.append(f"<truncated: {answer.text}>" if truncated else answer.text)
+    return evaluate(examples, answers, latencies, bench, dataset, top_k=top_k)
+
+
+def _test_examples(bench: KANBench, dataset: str, metadata: dict, corpus_dir) -> list[CorpusExample]:
+    from kanbench.lm.corpus import build_corpus, read_corpus
+
+    if corpus_dir is not None:
+        return read_corpus(corpus_dir).split("test")
+    seed, size = metadata.get("kanbench.corpus_seed"), metadata.get("kanbench.corpus_num_queries")
+    if seed is None or size is None or metadata.get("kanbench.dataset") != dataset:
+        raise ValueError(
+            f"the model file does not record a training corpus for {dataset!r}; pass the corpus directory it was "
+            "trained on (corpus_dir / --corpus) so that only held-out queries are used"
+        )
+    return build_corpus(bench, dataset, num_queries=int(size), seed=int(seed)).split("test")
 
 
 class _Judge:

@@ -119,17 +119,17 @@ def candidates_grammar(strings: Iterable[str], *, allow_refusal: bool = False) -
 
 
 def llama_grammar(text: str):
-    """Parse GBNF ``text`` into a new ``llama_cpp.LlamaGrammar``, once per generation.
+    """Wrap GBNF ``text`` in a new ``llama_cpp.LlamaGrammar``, once per generation.
 
-    A ``LlamaGrammar`` contains the parser state of one generation, which
-    advances with every sampled token. In llama-cpp-python 0.2,
-    ``Llama.generate`` resets that state but ``Llama.sample`` does not, so a
-    reused or shared object can start a generation from where another one
-    stopped. Keep the text (cheap to cache) and make the object per call.
+    In llama-cpp-python 0.2 a ``LlamaGrammar`` held the parser state of one
+    generation, so a shared object could start where another generation
+    stopped; in 0.3 it holds the text and each completion parses it. Making
+    one per call is right for both. The text is cheap to cache. llama.cpp
+    parses the text only when a completion starts (see
+    :meth:`kanbench.lm.backend.LlamaCppModel.complete`, which checks it first).
 
     Raises:
         ImportError: llama-cpp-python is not installed.
-        ValueError: llama-cpp-python cannot parse ``text``.
     """
     try:
         from llama_cpp import LlamaGrammar

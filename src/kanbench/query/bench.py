@@ -73,6 +73,7 @@ class KANBench:
         self.archive = Archive(bundled_archive_path() if path is None else path)
         self._tables: dict[str, MetricTable] = {}
         self._solvers: dict[str, ExactSolver] = {}
+        self._generators: dict[tuple[str, str], object] = {}
         self.default_dataset = self._choose_default_dataset() if dataset is None else self.archive.dataset(dataset).name
 
     # Datasets and spaces
@@ -201,29 +202,83 @@ class KANBench:
         alpha: float = 0.5,
         dataset: str | None = None,
         k: int | None = None,
+        backend: str = "exact",
+        model: str | os.PathLike | None = None,
+        mode: str = "constrained",
+        fallback: bool = False,
     ) -> GenerationResult | list[GenerationResult]:
-        """Find the best architecture in the table under the budgets (exact solver).
+        """Find the best architecture under the budgets, exactly or with a language model.
 
-        See :mod:`kanbench.generation.exact` for the score. Returns one
-        :class:`GenerationResult`, or a list of the top ``k`` when ``k`` is given.
+        ``backend="exact"`` scores every entry (see
+        :mod:`kanbench.generation.exact`) and returns one
+        :class:`GenerationResult`, or a list of the top ``k`` when ``k`` is
+        given. ``backend="lm"`` asks a GGUF model (see
+        :mod:`kanbench.generation.language_model`): ``model`` is its file,
+        resolved as in :func:`kanbench.lm.resolve.resolve_model` when
+        omitted; ``mode`` is ``"constrained"`` (the most likely feasible table
+        entry), ``"constrained-greedy"`` or ``"free"``; ``fallback`` returns the exact answer when
+        the model's fails a check. Budgets are in parameters, FLOPs per
+        image, seconds per training run and seconds per epoch.
 
         Raises:
             MissingMetricsError: the dataset has no task metrics.
             InfeasibleQueryError: no entry satisfies the budgets; the message
                 names the nearest entries.
-            ValueError: ``alpha`` is outside [0, 1] or a budget is negative.
+            ValueError: ``alpha`` is outside [0, 1], a budget is negative, the
+                backend or mode is unknown, or ``k`` is given with ``backend="lm"``.
+            LanguageModelAnswerError: the model's answer is unusable and
+                ``fallback`` is False.
+            ModelNotFoundError: ``backend="lm"`` and no model file is found.
         """
-        table = self._table(dataset)
-        solver = self._solvers.get(table.name)
-        if solver is None:
-            solver = self._solvers[table.name] = ExactSolver(table)
-
         budgets = {
             "max_params": max_params,
             "max_flops": max_flops,
             "max_train_time": max_train_time,
             "max_epoch_time": max_epoch_time,
         }
+        if backend == "exact":
+            return self._generate_exact(budgets, alpha, dataset, k)
+        if backend != "lm":
+            raise ValueError(f"backend {backend!r} is unknown; use 'exact' or 'lm'")
+        if k is not None:
+            raise ValueError("k is not supported with backend='lm', which answers with one architecture; drop k")
+
+        from kanbench.generation.language_model import generate_with_model
+
+        table = self._table(dataset)
+        return generate_with_model(
+            self.model_generator(table.name, model),
+            lambda: self._generate_exact(budgets, alpha, table.name, None),
+            budgets,
+            alpha,
+            mode=mode,
+            fallback=fallback,
+            record_for=lambda arch_id: self._mean_record(table, arch_id),
+        )
+
+    def model_generator(self, dataset: str | None = None, model: str | os.PathLike | None = None):
+        """The language-model generator of a dataset, loading the model on first use (cached per file).
+
+        Raises:
+            ModelNotFoundError: ``model`` is None and resolution finds no file.
+            FileNotFoundError: ``model`` does not exist.
+            ImportError: llama-cpp-python is not installed.
+        """
+        from kanbench.generation.language_model import ModelGenerator
+        from kanbench.lm.backend import LlamaCppModel
+        from kanbench.lm.resolve import resolve_model
+
+        table = self._table(dataset)
+        path = resolve_model(model, dataset=table.name).path
+        key = (table.name, str(path))
+        generator = self._generators.get(key)
+        if generator is None:
+            generator = self._generators[key] = ModelGenerator(LlamaCppModel(path), table, self._solver(table))
+        return generator
+
+    def _generate_exact(self, budgets: dict, alpha: float, dataset: str | None, k: int | None):
+        table = self._table(dataset)
+        solver = self._solver(table)
         ranked, num_feasible = solver.rank(budgets, alpha, 1 if k is None else k)
         given = {keyword: float(limit) for keyword, limit in budgets.items() if limit is not None}
         results = [
@@ -244,6 +299,12 @@ class KANBench:
             for rank, (arch_id, score, margins, binding) in enumerate(ranked, start=1)
         ]
         return results[0] if k is None else results
+
+    def _solver(self, table: MetricTable) -> ExactSolver:
+        solver = self._solvers.get(table.name)
+        if solver is None:
+            solver = self._solvers[table.name] = ExactSolver(table)
+        return solver
 
     def train(self, arch: ArchitectureLike, dataset: str | None = None, **options):
         """Train one architecture with kanbench's trainer (needs ``kanbench[train]``).
@@ -269,6 +330,10 @@ class KANBench:
         return train_architecture(table.space[arch_id], table.name, **settings)
 
     def close(self) -> None:
+        """Close the archive and free any loaded language models."""
+        for generator in self._generators.values():
+            generator.model.close()
+        self._generators.clear()
         self.archive.close()
 
     def __enter__(self) -> KANBench:
