@@ -36,11 +36,11 @@ def test_bundled_model_metadata():
     assert metadata["kanbench.corpus_content_sha256"] == digest
 
 
-def test_bundled_model_constrained_answers(bench, monkeypatch):
-    """On held-out queries every constrained answer is valid, in the table and feasible."""
+def test_bundled_model_meets_targets(bench, monkeypatch):
+    """On all 3,000 held-out queries: valid, in the table and feasible always; 62.2 % exact when measured."""
     monkeypatch.delenv(MODEL_ENV, raising=False)
-    report = evaluate_model(bench, "digits", num_queries=100)
-    assert report.num_queries == 100
+    report = evaluate_model(bench, "digits")
+    assert report.num_queries == 3000
     assert report.validity == 1.0
     assert report.in_table == 1.0
     assert report.feasibility == 1.0
