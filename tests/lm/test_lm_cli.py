@@ -37,7 +37,8 @@ def cli_model(tmp_path_factory):
 def test_corpus_files(cli_model):
     corpus = read_corpus(cli_model / "corpus")
     assert len(corpus) == 200
-    assert corpus.metadata.seed == 3 and corpus.metadata.dataset == "digits"
+    assert corpus.metadata.seed == 3
+    assert corpus.metadata.dataset == "digits"
 
 
 def test_export_records_the_corpus(cli_model):
@@ -57,12 +58,15 @@ def test_eval_rebuilds_the_held_out_split(cli_model, capsys):
     report = json.loads(out)
     test_split = read_corpus(cli_model / "corpus").split("test")
     assert report["num_queries"] == len(test_split)
-    assert report["validity"] == 1.0 and report["in_table"] == 1.0 and report["feasibility"] == 1.0
+    assert report["validity"] == 1.0
+    assert report["in_table"] == 1.0
+    assert report["feasibility"] == 1.0
     assert report["refusal_accuracy"] == 1.0
     saved = json.loads((cli_model / "report.json").read_text())
     assert [outcome["id"] for outcome in saved["outcomes"]] == [example.id for example in test_split]
     infeasible = [outcome for outcome in saved["outcomes"] if not outcome["feasible_query"]]
-    assert infeasible and all(outcome["answer"] == REFUSAL for outcome in infeasible)
+    assert infeasible
+    assert all(outcome["answer"] == REFUSAL for outcome in infeasible)
 
 
 def test_eval_with_corpus_and_query_limit(cli_model, capsys):

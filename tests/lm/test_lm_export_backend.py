@@ -148,7 +148,8 @@ def test_complete_under_candidate_grammar(tiny_model, bundled_corpus):
     space = SearchSpace.for_dataset("digits")
     candidates = [space.format_id(arch_id) for arch_id in (5, 77, 1200)]
     completion = tiny_model.complete(bundled_corpus[0].prompt, candidates_grammar(candidates))
-    assert completion.finish_reason == "stop" and not completion.truncated
+    assert completion.finish_reason == "stop"
+    assert not completion.truncated
     assert completion.text in candidates
     assert completion.seconds > 0
 
@@ -215,7 +216,8 @@ def test_rank_finds_most_likely_candidate(tiny_model, bundled_corpus):
         candidates = [space.format_id(int(arch_id)) for arch_id in rng.choice(len(space), size=40, replace=False)]
         expected = brute_force_log_likelihoods(tiny_model, example.prompt, candidates)
         chosen = tiny_model.rank(example.prompt, candidates)
-        assert chosen.finish_reason == "ranked" and not chosen.truncated
+        assert chosen.finish_reason == "ranked"
+        assert not chosen.truncated
         assert chosen.text == max(expected, key=expected.get)
         assert chosen.log_likelihood == pytest.approx(expected[chosen.text], abs=1e-4)
 

@@ -80,7 +80,8 @@ def test_single_bos_and_answer_only_labels(base_dir, bundled_corpus):
         return tokenizer(text, add_special_tokens=False).input_ids
 
     encoded = encode_example(prefix, example.answer, encode, tokenizer.bos_token_id, tokenizer.eos_token_id)
-    assert encoded.input_ids.count(tokenizer.bos_token_id) == 1 and encoded.input_ids[0] == tokenizer.bos_token_id
+    assert encoded.input_ids.count(tokenizer.bos_token_id) == 1
+    assert encoded.input_ids[0] == tokenizer.bos_token_id
     labelled = [label for label in encoded.labels if label != IGNORE_INDEX]
     assert tokenizer.decode(labelled[:-1]) == example.answer
     assert labelled[-1] == tokenizer.eos_token_id

@@ -38,7 +38,8 @@ def test_constrained_answer_is_feasible_and_in_table(bench, tiny_gguf, mode):
     assert result.model_answer == result.architecture
     assert result.checks == {"valid": True, "in_table": True, "within_budgets": True}
     assert result.fallback_reason is None
-    assert result.record.num_params <= 20_000 and result.record.num_flops <= 1_000_000
+    assert result.record.num_params <= 20_000
+    assert result.record.num_flops <= 1_000_000
     assert result.margins == {
         "max_params": 20_000 - result.record.num_params,
         "max_flops": 1_000_000 - result.record.num_flops,
@@ -85,11 +86,13 @@ def test_fallback_replaces_a_failed_answer(bench, tiny_gguf):
     exact = bench.generate(max_params=3_000, alpha=0.5)
     result = bench.generate(max_params=3_000, alpha=0.5, backend="lm", model=tiny_gguf, mode="free", fallback=True)
     if result.fallback_reason is None:
-        assert result.backend == "lm" and all(result.checks.values())
+        assert result.backend == "lm"
+        assert all(result.checks.values())
     else:
         assert result.backend == "exact"
         assert result.arch_id == exact.arch_id
-        assert result.model_answer is not None and result.model == str(tiny_gguf)
+        assert result.model_answer is not None
+        assert result.model == str(tiny_gguf)
 
 
 def test_unusable_answers():

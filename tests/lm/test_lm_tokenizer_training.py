@@ -27,7 +27,9 @@ def tokenizer(bundled_corpus, tmp_path_factory):
 def test_symbols_cover_the_space():
     symbols = architecture_symbols()
     assert len(symbols) == 8 + 60 + 2
-    assert "Conv2d(k=7,p=1)" in symbols and "KAN(order=5,grid=20,act=SiLU)" in symbols and REFUSAL in symbols
+    assert "Conv2d(k=7,p=1)" in symbols
+    assert "KAN(order=5,grid=20,act=SiLU)" in symbols
+    assert REFUSAL in symbols
 
 
 def test_answer_is_one_token_per_choice(tokenizer):

@@ -61,7 +61,7 @@ class ModelAnswer:
 
 
 class ModelGenerator:
-    """Answers budget queries of one dataset with a language model, under the mode's grammar.
+    """Language-model answers to the budget queries of one dataset, in any of the :data:`MODES`.
 
     Args:
         model: a loaded model.
@@ -87,13 +87,13 @@ class ModelGenerator:
         """
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} is unknown; use one of {', '.join(MODES)}")
-        given = {keyword: limit for keyword, limit in budgets.items() if limit is not None}
-        prompt = format_prompt(self.table.name, alpha, given)
+        limits = {keyword: limit for keyword, limit in budgets.items() if limit is not None}
+        prompt = format_prompt(self.table.name, alpha, limits)
 
         if mode == "free":
             return ModelAnswer(*self._complete(prompt, self._free_grammar))
 
-        feasible = self.solver.feasible_mask(given)
+        feasible = self.solver.feasible_mask(limits)
         if not feasible.any():
             return ModelAnswer(REFUSAL, None)
         candidates = self._strings[feasible].tolist()
