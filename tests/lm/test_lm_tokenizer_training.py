@@ -72,7 +72,8 @@ def test_encode_example_labels(tokenizer):
     prefix_length = len(tokenizer.encode(prefix))
     answer_ids = tokenizer.encode(prefix + ANSWER)[prefix_length:]
 
-    assert example.input_ids[0] == BOS_ID and example.input_ids[1] != BOS_ID
+    assert example.input_ids[0] == BOS_ID
+    assert example.input_ids[1] != BOS_ID
     assert example.input_ids[-1] == EOS_ID
     assert example.labels[: 1 + prefix_length] == [IGNORE_INDEX] * (1 + prefix_length)
     assert example.labels[1 + prefix_length :] == answer_ids + [EOS_ID]
