@@ -13,20 +13,23 @@ Three modes:
   architectures with task metrics only, by likelihood: the candidate whose
   tokens have the highest total log-probability after the prompt (see
   :meth:`kanbench.lm.backend.LlamaCppModel.rank`). Its answer is valid, in
-  the table and within budget by construction. When no entry is feasible,
-  the model is not called and :class:`~kanbench.errors.InfeasibleQueryError`
-  is raised, as with the exact solver.
+  the table and within budget by construction.
 * ``constrained-greedy``: the same candidates, decoded greedily under a
-  grammar that accepts exactly them. Faster per token but short-sighted: at
-  each branch it takes the single most likely next token, so the total
-  probability of the answer need not be the highest.
+  grammar that accepts exactly them. At each branch it takes the single
+  most likely next token, so the total probability of the answer need not
+  be the highest.
 * ``free``: the model decodes under the grammar of the whole search space
   plus the refusal, so its answer is always a valid architecture or
   ``NO_FEASIBLE_ARCHITECTURE``; whether it is in the table and within budget
   is checked afterwards.
 
-An answer that fails a check is returned with the failed check in
-``checks``, or replaced by the exact solver's answer when
+:func:`generate_with_model` runs the exact solver first, so a query that no
+entry with task metrics satisfies raises
+:class:`~kanbench.errors.InfeasibleQueryError` in every mode without a model
+call. :meth:`ModelGenerator.answer`, which the evaluation uses, returns the
+refusal for such a query in the constrained modes and asks the model in
+free mode. An answer that fails a check is returned with the failed check
+in ``checks``, or replaced by the exact solver's answer when
 ``fallback=True``. A truncated or unparseable answer, or a refusal of a
 feasible query, raises :class:`~kanbench.errors.LanguageModelAnswerError`
 unless ``fallback=True``.
