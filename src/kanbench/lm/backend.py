@@ -199,6 +199,9 @@ class LlamaCppModel:
         return len(tokens)
 
     def _token_trie(self, candidates: Sequence[str]) -> dict:
+        # NOTE: candidates are tokenized on their own. kanbench's tokenizers end the prompt on a token
+        # boundary, but a tokenizer that merges the prompt's last characters with an answer's first ones
+        # (or adds a space prefix, as Mistral's does) scores tokens the model would not quite generate.
         trie: dict = {}
         for text in candidates:
             tokens = self._candidate_tokens.get(text)
