@@ -16,12 +16,15 @@ in the model file.
 
 import argparse
 import platform
+import shutil
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 from kanbench import KANBench
 from kanbench.errors import InfeasibleQueryError
-from kanbench.lm.corpus import build_corpus
+from kanbench.lm.corpus import build_corpus, write_corpus
 from kanbench.lm.evaluate import evaluate_model
 from kanbench.lm.resolve import resolve_model
 
@@ -71,18 +74,23 @@ def main() -> None:
         bench, args.dataset, num_queries=int(metadata["kanbench.corpus_num_queries"]), seed=int(metadata["kanbench.corpus_seed"])
     )
     examples = corpus.split("test")[: args.queries]
+    corpus_dir = Path(tempfile.mkdtemp(prefix="kanbench-bench-lm-"))
+    write_corpus(corpus, corpus_dir / "corpus")
     print(f"machine: {platform.machine()}, python {platform.python_version()}, model {resolved.path} ({resolved.source})")
     print(f"queries: {len(examples)} held-out test queries of {args.dataset}")
 
     exact = statistics.median(exact_latencies(bench, args.dataset, examples))
     print(f"exact solver: p50 latency {exact * 1e3:.3f} ms")
     for mode in args.modes:
-        report = evaluate_model(bench, args.dataset, model=resolved.path, num_queries=args.queries, mode=mode).to_dict()
+        report = evaluate_model(
+            bench, args.dataset, model=resolved.path, corpus_dir=corpus_dir / "corpus", num_queries=args.queries, mode=mode
+        ).to_dict()
         print(f"\nmode {mode}")
         for key in REPORTED:
             value = report[key]
             print(f"  {key:26s} {'n/a' if value is None else f'{value:.4f}'}")
         print(f"  p50 latency ratio lm/exact {report['latency_p50_sec'] / exact:.1f}x")
+    shutil.rmtree(corpus_dir)
 
 
 if __name__ == "__main__":

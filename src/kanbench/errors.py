@@ -99,7 +99,7 @@ class DatasetIntegrityError(KANBenchError, ValueError):
 class LanguageModelAnswerError(KANBenchError, ValueError):
     """A language model's answer cannot be used: truncated, unparseable, or a refusal of a feasible query.
 
-    ``answer`` holds the model's text and ``reason`` the failed check.
+    ``answer`` contains the model's text and ``reason`` the failed check.
     """
 
     def __init__(self, message: str, *, answer: str, reason: str):

@@ -212,3 +212,11 @@ def test_llama_grammar_fresh_per_call():
     second = llama_grammar(text)
     assert isinstance(first, llama_cpp.LlamaGrammar)
     assert first is not second
+
+
+def test_import_optional_names_the_fix(monkeypatch):
+    from kanbench.lm.dependencies import import_optional
+
+    monkeypatch.setitem(sys.modules, "gguf", None)
+    with pytest.raises(ImportError, match=r"^GGUF export needs gguf; install it with: pip install 'kanbench\[lm-train\]'$"):
+        import_optional("gguf", purpose="GGUF export", install="pip install 'kanbench[lm-train]'")

@@ -64,7 +64,7 @@ class ModelAnswer:
 
 
 class ModelGenerator:
-    """Language-model answers to the budget queries of one dataset, in any of the :data:`MODES`.
+    """Generator of language-model answers to the budget queries of one dataset, in any of the :data:`MODES`.
 
     Args:
         model: a loaded model.

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kanbench.lm.dependencies import import_optional
 from kanbench.lm.formats import ChatFormat, get_format
 from kanbench.lm.grammar import llama_grammar
 
@@ -158,7 +159,7 @@ class LlamaCppModel:
         """Choose the candidate the model finds most likely as the answer to ``prompt``.
 
         The score of a candidate is the sum of its tokens' log-probabilities
-        after the prompt; the end-of-sequence token after it is left out,
+        after the prompt. The end-of-sequence token after it is left out,
         because every candidate is a whole answer. The search walks the
         token trie of the candidates depth first, most likely branch first,
         and skips a branch once its partial score falls below the best
@@ -301,11 +302,10 @@ def _allow_leading_space(grammar_text: str) -> str:
 
 
 def _import_llama():
-    try:
-        from llama_cpp import Llama
-    except ImportError as error:
-        raise ImportError(
-            "running a language model needs llama-cpp-python; install it with: pip install 'kanbench[llm]' "
-            "(it compiles llama.cpp, which takes a few minutes)"
-        ) from error
-    return Llama
+    llama_cpp = import_optional(
+        "llama_cpp",
+        purpose="running a language model",
+        package="llama-cpp-python",
+        install="pip install 'kanbench[llm]' (it compiles llama.cpp, which takes a few minutes)",
+    )
+    return llama_cpp.Llama

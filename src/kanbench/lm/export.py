@@ -35,6 +35,7 @@ import numpy as np
 
 from kanbench._version import __version__
 from kanbench.atomic import atomic_directory, atomic_output
+from kanbench.lm.dependencies import import_optional
 from kanbench.lm.formats import get_format
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def export_gguf(
             unexpected or missing, or ``outtype`` is unknown.
         ImportError: gguf, safetensors or sentencepiece is missing.
     """
-    gguf = _import("gguf")
+    gguf = import_optional("gguf", purpose="GGUF export", install="pip install 'kanbench[lm-train]'")
     model_dir = Path(model_dir)
     config = _read_config(model_dir)
     chat = get_format(chat_format)
@@ -136,7 +137,9 @@ def quantize_gguf(
         RuntimeError: llama.cpp reports a failure.
         ImportError: llama-cpp-python is missing.
     """
-    llama_cpp = _import("llama_cpp", extra="llm")
+    llama_cpp = import_optional(
+        "llama_cpp", purpose="quantisation", package="llama-cpp-python", install="pip install 'kanbench[llm]'"
+    )
     in_path, out_path = Path(in_path), Path(out_path)
     if not in_path.is_file():
         raise FileNotFoundError(f"GGUF file {str(in_path)!r} does not exist; write it with export_gguf first")
@@ -207,7 +210,7 @@ def read_gguf_metadata(path: str | os.PathLike) -> dict[str, object]:
         FileNotFoundError: ``path`` does not exist.
         ImportError: gguf is missing.
     """
-    gguf = _import("gguf")
+    gguf = import_optional("gguf", purpose="reading GGUF metadata", install="pip install 'kanbench[lm-train]'")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"GGUF file {str(path)!r} does not exist")
@@ -361,10 +364,3 @@ def _add_metadata(writer, key: str, value) -> None:
         writer.add_int64(key, value)
     else:
         writer.add_float64(key, value)
-
-
-def _import(module: str, extra: str = "lm-train"):
-    try:
-        return __import__(module)
-    except ImportError as error:
-        raise ImportError(f"{module} is needed here; install it with: pip install 'kanbench[{extra}]'") from error

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 
+from kanbench.lm.dependencies import import_optional
 from kanbench.lm.prompt import REFUSAL
 from kanbench.space import (
     ACTIVATIONS,
@@ -123,7 +124,7 @@ def llama_grammar(text: str):
 
     In llama-cpp-python 0.2 a ``LlamaGrammar`` held the parser state of one
     generation, so a shared object could start where another generation
-    stopped; in 0.3 it holds the text and each completion parses it. Making
+    stopped; in 0.3 it contains only the text, and each completion parses it. Making
     one per call is right for both. The text is cheap to cache. llama.cpp
     parses the text only when a completion starts (see
     :meth:`kanbench.lm.backend.LlamaCppModel.complete`, which checks it first).
@@ -131,14 +132,13 @@ def llama_grammar(text: str):
     Raises:
         ImportError: llama-cpp-python is not installed.
     """
-    try:
-        from llama_cpp import LlamaGrammar
-    except ImportError as error:
-        raise ImportError(
-            "llama-cpp-python is not installed, so no LlamaGrammar can be made; install it with "
-            "pip install llama-cpp-python, or pass the grammar text to another GBNF engine"
-        ) from error
-    return LlamaGrammar.from_string(text, verbose=False)
+    llama_cpp = import_optional(
+        "llama_cpp",
+        purpose="making a LlamaGrammar",
+        package="llama-cpp-python",
+        install="pip install llama-cpp-python, or pass the grammar text to another GBNF engine",
+    )
+    return llama_cpp.LlamaGrammar.from_string(text, verbose=False)
 
 
 @functools.lru_cache(maxsize=None)

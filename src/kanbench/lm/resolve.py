@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 
 from kanbench.errors import KANBenchError, ModelNotFoundError
+from kanbench.lm.dependencies import import_optional
 
 MODEL_ENV = "KANBENCH_LM_MODEL"
 
@@ -132,13 +133,11 @@ def download_model(hub: HubModel, *, cache_dir: str | os.PathLike | None = None)
         ModelChecksumError: the file's SHA-256 differs from ``hub.sha256``.
         ImportError: huggingface_hub is missing.
     """
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError as error:
-        raise ImportError("downloading a model needs huggingface_hub; pip install 'kanbench[llm]'") from error
-
+    huggingface_hub = import_optional(
+        "huggingface_hub", purpose="downloading a model", install="pip install 'kanbench[llm]'"
+    )
     path = Path(
-        hf_hub_download(
+        huggingface_hub.hf_hub_download(
             repo_id=hub.repo_id,
             filename=hub.filename,
             revision=hub.revision,

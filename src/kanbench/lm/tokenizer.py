@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from kanbench.atomic import atomic_output
+from kanbench.lm.dependencies import import_optional
 from kanbench.lm.prompt import REFUSAL
 from kanbench.space.architecture import ACTIVATIONS, GRID_SIZES, KERNEL_SIZES, PADDINGS, SPLINE_ORDERS
 
@@ -57,7 +58,8 @@ def train_tokenizer(
         out_path: the ``.model`` file to write.
         vocab_size: the maximum number of pieces, including the 256
             byte pieces, the architecture symbols and the four control
-            pieces; fewer when the texts have fewer distinct merges.
+            pieces. The vocabulary is smaller when the texts have fewer
+            distinct merges.
 
     Raises:
         ImportError: sentencepiece is not installed.
@@ -121,10 +123,4 @@ def load_tokenizer(path: str | os.PathLike):
 
 
 def _import_sentencepiece():
-    try:
-        import sentencepiece
-    except ImportError as error:
-        raise ImportError(
-            "training a tokenizer needs sentencepiece; install it with: pip install 'kanbench[lm-train]'"
-        ) from error
-    return sentencepiece
+    return import_optional("sentencepiece", purpose="training or loading a tokenizer", install="pip install 'kanbench[lm-train]'")
